@@ -10,13 +10,12 @@ import signal
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import __version__
 from .alerts.engine import AlertEngine
 from .alerts.notify import Outbox
 from .alerts.rules import Rule, load_rules
 from .config import Config
 from .errors import MonitorError
-from .http import HttpClient
+from .http import DEFAULT_USER_AGENT, HttpClient
 from .models import Mention
 from .pipeline import Pipeline
 from .scheduler import PollResult, Scheduler
@@ -63,7 +62,7 @@ class App:
         self.config = config
         self.store = open_store(config)
         self.http = HttpClient(
-            user_agent=config.http.user_agent or f"brand-monitor/{__version__} (self-hosted)",
+            user_agent=config.http.user_agent or DEFAULT_USER_AGENT,
             total_timeout=config.http.timeout, read_timeout=config.http.timeout,
             max_bytes=config.http.max_bytes, retries=config.http.retries,
             per_host_limit=config.http.per_host_limit, allow_private=config.http.allow_private,

@@ -64,7 +64,8 @@ def load(ctx: click.Context) -> Any:
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("-c", "--config", "config", metavar="FILE", help="Config file (default: $MONITOR_CONFIG or ./monitor.yaml).")
+@click.option("-c", "--config", "config", metavar="FILE",
+              help="Config file (default: $MONITOR_CONFIG or ./monitor.yaml).")
 @click.option("--store", "store_path", metavar="PATH", help="Override store.path.")
 @click.option("--log-level", default="INFO", show_default=True,
               type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False))
@@ -74,6 +75,8 @@ def main(ctx: click.Context, config: str | None, store_path: str | None, log_lev
     """Brand-mention and reputation monitoring: collect, search, alert."""
     logging.basicConfig(level=getattr(logging, log_level.upper()), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # apprise logs every failed attempt; the outbox records it and logs state changes itself.
+    logging.getLogger("apprise").setLevel(logging.ERROR)
     overrides: dict[str, Any] = {}
     if store_path:
         overrides["store.path"] = store_path

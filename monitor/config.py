@@ -18,7 +18,7 @@ from .timeparse import parse_duration
 from .yamlload import LineDict, LineList, expand_env, load_yaml_file
 
 DEFAULT_LANGUAGES = ("de", "en")
-TOP_KEYS = ("brands", "sources", "store", "notify", "rules", "web", "http", "languages", "data_dir")
+TOP_KEYS = ("brands", "sources", "store", "notify", "rules", "web", "http", "languages")
 SOURCE_COMMON_KEYS = ("type", "name", "interval", "match", "brands")
 STORE_KEYS = ("type", "path", "url")
 WEB_KEYS = ("listen", "base_url")
@@ -225,7 +225,6 @@ def _sources(ctx: _Ctx, doc: LineDict, known_types: tuple[str, ...],
     if not isinstance(node, LineList):
         raise ctx.err(doc, "sources", "must be a list of sources", "sources")
     out: list[SourceConfig] = []
-    seen: dict[str, int] = {}
     for i, item in enumerate(node):
         path = f"sources[{i}]"
         if not isinstance(item, LineDict):
@@ -241,12 +240,15 @@ def _sources(ctx: _Ctx, doc: LineDict, known_types: tuple[str, ...],
                           f"{', '.join(known_types)}", f"{path}.type")
         name = item.get("name")
         if name is None:
-            name = stype if stype not in seen else f"{stype}-{seen[stype] + 1}"
+            taken = {s.name for s in out} | {n.get("name") for n in node if isinstance(n, LineDict)}
+            name, k = stype, 1
+            while name in taken:
+                k += 1
+                name = f"{stype}-{k}"
         if not isinstance(name, str) or not name.strip():
             raise ctx.err(item, "name", "must be a non-empty string", f"{path}.name")
         if any(s.name == name for s in out):
             raise ctx.err(item, "name", f"duplicate source name {name!r}", f"{path}.name")
-        seen[stype] = seen.get(stype, 0) + 1
         interval = None
         if "interval" in item:
             try:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import MonitorError
+from .http import deferred_validators
 from .models import utcnow
 from .pipeline import Pipeline
 from .sources.base import Source
@@ -54,7 +55,8 @@ class Scheduler:
         started = utcnow()
         cursor = await self.store.get_state("cursor", name)
         try:
-            items, new_cursor = await source.fetch(cursor)
+            with deferred_validators() as validators:
+                items, new_cursor = await source.fetch(cursor)
             new = await self.pipeline.ingest(source.config, items, fetched_at=started)
         except asyncio.CancelledError:
             raise
@@ -62,8 +64,12 @@ class Scheduler:
             result = PollResult(name, ok=False, error=short_error(exc))
             await self._record(source, result, partial_errors=None)
             return result
+        # Cursor and HTTP validators are saved together, only after the items are stored.
+        saved: list[tuple[str, str, Any]] = [("http", key, value) for key, value in validators.items()]
         if new_cursor is not None:
-            await self.store.put_state("cursor", name, new_cursor)
+            saved.append(("cursor", name, new_cursor))
+        if saved:
+            await self.store.put_states(saved)
         partial = (new_cursor or {}).get("errors") if isinstance(new_cursor, dict) else None
         result = PollResult(name, ok=True, fetched=len(items), new=len(new))
         await self._record(source, result, partial_errors=partial or None)
