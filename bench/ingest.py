@@ -154,7 +154,7 @@ def main() -> int:
         r = result
         print(f"pipeline: {r['pipeline_mentions_per_s']:>8} mentions/s   p95 batch {r['pipeline_p95_batch_ms']} ms")
         print(f"bare loop:{r['bare_mentions_per_s']:>8} mentions/s   p95 batch {r['bare_p95_batch_ms']} ms")
-        print(f"ratio (pipeline time / bare time): {result['ratio_pipeline_over_bare']}x   peak RSS {result['peak_rss_mb']} MB")
+        print(f"ratio (pipeline time / bare time): {r['ratio_pipeline_over_bare']}x   peak RSS {r['peak_rss_mb']} MB")
     return 0 if stored == args.n else 1
 
 

@@ -77,6 +77,7 @@ def main(ctx: click.Context, config: str | None, store_path: str | None, log_lev
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # apprise logs every failed attempt; the outbox records it and logs state changes itself.
     logging.getLogger("apprise").setLevel(logging.ERROR)
+    logging.getLogger("mail.log").setLevel(logging.WARNING)   # aiosmtpd, used by the demo inbox
     overrides: dict[str, Any] = {}
     if store_path:
         overrides["store.path"] = store_path

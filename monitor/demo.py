@@ -265,13 +265,18 @@ async def run_demo(*, once: bool, as_json: bool, keep: Path | None = None) -> di
         negative = await app.store.count(Filters(sentiments=("negative",), since=utcnow() - timedelta(hours=1)))
         say(f"stored {stored} mentions of {BRAND}; {negative} negative in the last hour")
         say(f"alerts: {report.alerts} raised, {report.sent} deliveries sent, {report.failed} failed")
-        for msg in inbox.messages:
-            say(f"  e-mail to {msg['To']}: {msg['Subject']}")
+        for i, msg in enumerate(inbox.messages, 1):
+            eml = data / f"inbox-{i}.eml"
+            eml.write_bytes(msg.as_bytes())
+            say(f"  e-mail to {msg['To']}: {msg['Subject']}  (saved as {eml})")
         for push in world.pushes:
             say(f"  push: {str(push.get('title') or push)[:100]}")
+        outbox = await app.store.list_state("outbox")
+        delivered = sum(1 for _, entry in outbox
+                        if any(d.get("status") == "sent" for d in (entry.get("deliveries") or {}).values()))
         result = {
             "mentions_stored": stored, "negative_last_hour": negative, "alerts_raised": report.alerts,
-            "alerts_sent": report.sent, "emails_received": len(inbox.messages),
+            "alerts_sent": delivered, "deliveries_sent": report.sent, "emails_received": len(inbox.messages),
             "pushes_received": len(world.pushes), "data_dir": str(data),
             "rule_errors": report.rule_errors,
         }
