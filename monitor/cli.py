@@ -245,6 +245,64 @@ def config_check(ctx: click.Context) -> None:
 
 
 @main.command()
+@click.argument("source_type", required=False)
+def sources(source_type: str | None) -> None:
+    """List source types, or show the documentation of one."""
+    from .sources import SOURCES
+
+    if source_type:
+        if source_type not in SOURCES:
+            fail(f"unknown source type {source_type!r}; known: {', '.join(sorted(SOURCES))}")
+        click.echo(SOURCES[source_type].docs)
+        return
+    for name, cls in sorted(SOURCES.items()):
+        first = next((ln.lstrip("# ") for ln in cls.docs.splitlines() if ln.strip()), "")
+        click.echo(f"{name:<14} every {cls.default_interval / 60:g} min   {first}")
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def status(ctx: click.Context, as_json: bool) -> None:
+    """Source health and the alert outbox, as stored."""
+    config = load(ctx)
+    from .app import open_store
+    from .store.base import Filters
+
+    async def go() -> dict[str, Any]:
+        store = open_store(config)
+        await store.open()
+        try:
+            health = dict(await store.list_state("health"))
+            outbox = await store.list_state("outbox")
+            deliveries: dict[str, int] = {}
+            for _, entry in outbox:
+                for d in (entry.get("deliveries") or {}).values():
+                    deliveries[d.get("status", "?")] = deliveries.get(d.get("status", "?"), 0) + 1
+            return {"mentions": await store.count(Filters()), "sources": health, "alerts": len(outbox),
+                    "deliveries": deliveries}
+        finally:
+            await store.close()
+
+    result = run_async(go)
+    if as_json:
+        click.echo(json.dumps(result, default=str))
+        return
+    click.echo(f"{result['mentions']} mentions stored; {result['alerts']} alerts, deliveries: "
+               + (", ".join(f"{k} {v}" for k, v in sorted(result["deliveries"].items())) or "none"))
+    for sc in config.sources:
+        h = result["sources"].get(sc.name)
+        if not h:
+            click.echo(f"{sc.name:<20} never polled")
+            continue
+        line = f"{sc.name:<20} {h.get('status', '?'):<9} last success {h.get('last_success') or 'never'}"
+        if h.get("status") != "ok":
+            problem = h.get("last_error") or h.get("partial_errors")
+            line += f"; {h.get('failures_in_row', 0)} failures in a row; {problem}"
+        click.echo(line)
+
+
+@main.command()
 @click.option("--once", is_flag=True, help="Play the story to the end, deliver the alert, exit.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object with the outcome.")
 @click.option("--keep", type=click.Path(path_type=Path), help="Keep the demo data in this folder.")

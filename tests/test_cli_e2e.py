@@ -183,6 +183,13 @@ def test_broken_source_is_in_health_and_others_ran(stored: Path) -> None:
     assert "HTTP 500" in h["broken"]["last_error"]
 
 
+def test_status_shows_health_and_sources_lists_types(stored: Path) -> None:
+    out = monitor("status", cfg=stored).stdout
+    assert "heise" in out and "broken" in out and "failing" in out and "HTTP 500" in out
+    assert "rss" in monitor("sources", cfg=stored).stdout
+    assert "```yaml" in monitor("sources", "rss", cfg=stored).stdout
+
+
 def test_config_and_rule_errors_exit_2_with_located_line(tmp_path: Path) -> None:
     cfg = tmp_path / "monitor.yaml"
     cfg.write_text("brands:\n  - name: Acme\n    query: 'acme AND'\n", encoding="utf-8")
