@@ -26,3 +26,14 @@ async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
         yield backend
     finally:
         await backend.close()
+
+
+@pytest.fixture
+async def db(tmp_path: Path) -> AsyncIterator[SqliteStore]:
+    """An opened SQLite store on a real file (for tests of parts that use a store, not of the store)."""
+    sqlite = SqliteStore(tmp_path / "monitor.db")
+    await sqlite.open()
+    try:
+        yield sqlite
+    finally:
+        await sqlite.close()

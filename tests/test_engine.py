@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -50,14 +50,6 @@ def spike_rule(**kw: Any) -> Rule:
     return replace(load_rule(RULES_DIR / "negative-spike.yaml"), name="spike", **kw)
 
 
-@pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[SqliteStore]:
-    store = SqliteStore(tmp_path / "monitor.db")
-    await store.open()
-    try:
-        yield store
-    finally:
-        await store.close()
 
 
 def engine(store: SqliteStore, rules: Sequence[Rule], **kw: Any) -> AlertEngine:

@@ -11,7 +11,6 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -88,14 +87,6 @@ def closed_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[SqliteStore]:
-    store = SqliteStore(tmp_path / "monitor.db")
-    await store.open()
-    try:
-        yield store
-    finally:
-        await store.close()
 
 
 def make_alert(targets: tuple[str, ...], alert_id: str = "a1") -> Alert:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -42,13 +41,8 @@ async def server() -> AsyncIterator[FakeServer]:
 
 
 @pytest.fixture
-async def state(tmp_path: Path) -> AsyncIterator[SqliteStore]:
-    store = SqliteStore(tmp_path / "monitor.db")
-    await store.open()
-    try:
-        yield store
-    finally:
-        await store.close()
+def state(db: SqliteStore) -> SqliteStore:
+    return db
 
 
 @pytest.fixture
