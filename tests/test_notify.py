@@ -173,8 +173,11 @@ async def test_a_dead_target_is_retried_with_backoff_while_others_are_sent(
     assert report == DeliveryReport(failed=1, pending=1)
     second = (await deliveries(db))["hooks:1"]
     assert second["attempts"] == 2
-    assert first_retry + timedelta(seconds=60) <= at(second["next_attempt_at"]) <= first_retry + timedelta(
-        seconds=100)                                                       # doubled, capped at retry_max
+    # doubled (120 s) and capped at retry_max (100 s), then jittered to half..all of it
+    assert first_retry + timedelta(seconds=50) <= at(second["next_attempt_at"]) <= first_retry + timedelta(
+        seconds=100)
+    assert all(outbox.backoff(n) <= timedelta(seconds=100) for n in range(1, 40))
+    assert max(outbox.backoff(2) for _ in range(200)) > timedelta(seconds=60), "the cap, not the base, bounds it"
 
     report = await outbox.deliver_pending(at(second["next_attempt_at"]))
     assert report == DeliveryReport(dead=1, pending=0)
