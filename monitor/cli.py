@@ -245,6 +245,51 @@ def config_check(ctx: click.Context) -> None:
 
 
 @main.command()
+@click.argument("texts", nargs=-1)
+@click.option("--lang", "lang_opt", default="auto", show_default=True,
+              help="auto (detect among the configured languages, default de and en) or a language code.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per text.")
+@click.option("--brand", "brand_terms", multiple=True, help="Also score the sentences naming this term.")
+@click.pass_context
+def analyze(ctx: click.Context, texts: tuple[str, ...], lang_opt: str, as_json: bool,
+            brand_terms: tuple[str, ...]) -> None:
+    """Language and sentiment of TEXTS, or of each line on standard input."""
+    from .config import DEFAULT_LANGUAGES, DEFAULT_SENTIMENT, default_config_path
+    from .enrich.language import LanguageDetector
+    from .enrich.sentiment import SentimentScorer
+
+    settings: Any = dict(DEFAULT_SENTIMENT)
+    languages: tuple[str, ...] = DEFAULT_LANGUAGES
+    if ctx.obj.get("config") or default_config_path().exists():
+        config = load(ctx)
+        settings, languages = config.sentiment, config.languages
+    if lang_opt != "auto" and (len(lang_opt) != 2 or not lang_opt.isalpha()):
+        fail(f"--lang: expected auto or a two-letter code, got {lang_opt!r}")
+    try:
+        scorer = SentimentScorer(settings)
+    except MonitorError as exc:
+        fail(str(exc))
+    detector = LanguageDetector(languages) if lang_opt == "auto" else None
+    lines = iter(texts) if texts else (line.rstrip("\r\n") for line in sys.stdin)
+    out = sys.stdout
+    for text in lines:
+        if not text.strip():
+            continue
+        lang = detector.detect(text) if detector is not None else lang_opt.lower()
+        r = scorer.analyze(text, lang, brand_terms=brand_terms)
+        if as_json:
+            row = {"text": text, "lang": lang, "sentiment": r.score, "label": r.label, "confidence": r.confidence}
+            if brand_terms:
+                row["target_sentiment"] = r.target_score
+            out.write(json.dumps(row, ensure_ascii=False) + "\n")
+        else:
+            score = "   n/a" if r.score is None else f"{r.score:+.3f}"
+            conf = "" if r.confidence is None else f" conf {r.confidence:.2f}"
+            out.write(f"{lang or '??'} {r.label or 'unscored':<9}{score}{conf}  {text[:100]}\n")
+    out.flush()
+
+
+@main.command()
 @click.argument("source_type", required=False)
 def sources(source_type: str | None) -> None:
     """List source types, or show the documentation of one."""

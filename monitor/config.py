@@ -18,7 +18,11 @@ from .timeparse import parse_duration
 from .yamlload import LineDict, LineList, expand_env, load_yaml_file
 
 DEFAULT_LANGUAGES = ("de", "en")
-TOP_KEYS = ("brands", "sources", "store", "notify", "rules", "web", "http", "languages")
+TOP_KEYS = ("brands", "sources", "store", "notify", "rules", "web", "http", "languages", "sentiment")
+# Sentiment backends per language: which models exist for which languages.
+SENTIMENT_BACKENDS: dict[str, tuple[str, ...] | None] = {
+    "vader": ("en",), "lexicon": ("de",), "transformers": None, "none": None}
+SENTIMENT_KEYS = ("backend", "model", "neutral_band", "device", "max_length")
 SOURCE_COMMON_KEYS = ("type", "name", "interval", "match", "brands")
 STORE_KEYS = ("type", "path", "url")
 WEB_KEYS = ("listen", "base_url")
@@ -64,6 +68,21 @@ class WebConfig:
 
 
 @dataclass(frozen=True)
+class SentimentSettings:
+    """How one language is scored. ``neutral_band`` None means the backend's own default."""
+
+    backend: str
+    model: str | None = None
+    neutral_band: float | None = None
+    device: str = "cpu"
+    max_length: int = 256
+
+
+DEFAULT_SENTIMENT: dict[str, SentimentSettings] = {
+    "en": SentimentSettings("vader"), "de": SentimentSettings("lexicon")}
+
+
+@dataclass(frozen=True)
 class HttpConfig:
     user_agent: str | None = None
     timeout: float = 30.0
@@ -84,6 +103,7 @@ class Config:
     web: WebConfig = field(default_factory=WebConfig)
     http: HttpConfig = field(default_factory=HttpConfig)
     languages: tuple[str, ...] = DEFAULT_LANGUAGES
+    sentiment: Mapping[str, SentimentSettings] = field(default_factory=lambda: dict(DEFAULT_SENTIMENT))
 
 
 def default_config_path(cli_value: str | None = None, env: Mapping[str, str] | None = None) -> Path:
@@ -168,9 +188,11 @@ def load_config(path: str | Path, *, env: Mapping[str, str] | None = None,
     rules = _rules(ctx, doc, base)
     web = _web(ctx, doc)
     http = _http(ctx, doc)
+    sentiment = _sentiment(ctx, doc)
     all_langs = tuple(dict.fromkeys(lang for b in brands for lang in b.languages)) or languages
     return Config(file=file, brands=brands, sources=sources, store=store, notify=notify, rules=rules,
-                  web=web, http=http, languages=all_langs)
+                  web=web, http=http, languages=all_langs,
+                  sentiment=sentiment)
 
 
 def _languages(ctx: _Ctx, value: Any, parent: LineDict, path: str) -> tuple[str, ...]:
@@ -345,3 +367,41 @@ def _http(ctx: _Ctx, doc: LineDict) -> HttpConfig:
             raise ctx.err(node, "allow_private", "must be true or false", "http.allow_private")
         kw["allow_private"] = v
     return HttpConfig(**kw)
+
+
+def _sentiment(ctx: _Ctx, doc: LineDict) -> dict[str, SentimentSettings]:
+    node = ctx.mapping(doc.get("sentiment"), "sentiment", doc, "sentiment")
+    out = dict(DEFAULT_SENTIMENT)
+    for lang, spec in node.items():
+        path = f"sentiment.{lang}"
+        if len(lang) != 2 or not lang.isalpha() or not lang.islower():
+            raise ctx.err(node, lang, "must be a two-letter language code", path)
+        if isinstance(spec, str):
+            spec = LineDict({"backend": spec})
+            spec.line, spec.lines = node.line_of(lang), {"backend": node.line_of(lang) or 0}
+        if not isinstance(spec, LineDict):
+            raise ctx.err(node, lang, "must be a backend name or {backend: ..., model: ...}", path)
+        ctx.unknown(spec, SENTIMENT_KEYS, path)
+        backend = spec.get("backend")
+        if backend not in SENTIMENT_BACKENDS:
+            raise ctx.err(spec, "backend", f"unknown sentiment backend {backend!r}; known: "
+                          f"{', '.join(SENTIMENT_BACKENDS)}", f"{path}.backend")
+        langs = SENTIMENT_BACKENDS[backend]
+        if langs is not None and lang not in langs:
+            raise ctx.err(spec, "backend", f"backend {backend!r} scores only {', '.join(langs)}; use "
+                          "transformers with a model for this language, or none", f"{path}.backend")
+        model = spec.get("model")
+        if backend == "transformers" and (not isinstance(model, str) or not model.strip()):
+            raise ctx.err(spec, "model", "required with backend transformers: a Hugging Face model name "
+                          "or a local folder", f"{path}.model")
+        band = spec.get("neutral_band")
+        if band is not None and (isinstance(band, bool) or not isinstance(band, (int, float))
+                                 or not 0 <= band < 1):
+            raise ctx.err(spec, "neutral_band", "must be a number in 0..1 (|score| below it is neutral)",
+                          f"{path}.neutral_band")
+        max_length = spec.get("max_length", 256)
+        if isinstance(max_length, bool) or not isinstance(max_length, int) or max_length < 8:
+            raise ctx.err(spec, "max_length", "must be an integer >= 8", f"{path}.max_length")
+        out[lang] = SentimentSettings(backend=backend, model=model, neutral_band=band,
+                                      device=str(spec.get("device", "cpu")), max_length=max_length)
+    return out
