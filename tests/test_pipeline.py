@@ -36,14 +36,17 @@ def test_matching_drops_other_items_and_names_brands() -> None:
     assert out[1].brands == ("Acme", "Globex")
 
 
-def test_english_scored_german_left_unscored() -> None:
-    p = Pipeline([ACME])
-    en, de = p.prepare(SRC, [
+def test_each_language_scored_by_its_own_model_others_unscored() -> None:
+    acme = BrandConfig("Acme", "acme", ("de", "en", "fr"))
+    p = Pipeline([acme])
+    en, de, fr = p.prepare(SRC, [
         item(1, "Acme is terrible", "The worst support I have ever had. Awful."),
         item(2, "Acme ist schrecklich", "Die Hotline war nie erreichbar und der Service ist eine Katastrophe."),
+        item(3, "Acme est nul", "Le service client ne répond jamais.", lang_hint="fr"),
     ], fetched_at=NOW)
     assert en.lang == "en" and en.sentiment is not None and en.sentiment < 0 and en.sentiment_label == "negative"
-    assert de.lang == "de" and de.sentiment is None and de.sentiment_label is None
+    assert de.lang == "de" and de.sentiment is not None and de.sentiment_label == "negative"
+    assert fr.lang == "fr" and fr.sentiment is None and fr.sentiment_label is None, "no French model: unscored"
 
 
 def test_language_hint_wins_when_configured() -> None:
