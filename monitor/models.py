@@ -81,6 +81,8 @@ class Mention:
     tags: tuple[str, ...] = ()
     status: Status = "new"
     extra: dict[str, Any] = field(default_factory=dict)
+    sentiment_confidence: float | None = None   # 0..1; low means "uncertain" (irony, conflicting evidence)
+    sentiment_target: float | None = None       # score of the sentences naming the brand, when not all do
 
     @property
     def site(self) -> str:
@@ -111,6 +113,7 @@ class Mention:
             brands=tuple(d.get("brands") or ()), engagement=Engagement(**(d.get("engagement") or {})),
             reach=d.get("reach"), parent_url=d.get("parent_url", ""), tags=tuple(d.get("tags") or ()),
             status=d.get("status", "new"), extra=dict(d.get("extra") or {}),
+            sentiment_confidence=d.get("sentiment_confidence"), sentiment_target=d.get("sentiment_target"),
         )
 
 

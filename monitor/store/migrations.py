@@ -69,6 +69,10 @@ MIGRATIONS: Sequence[tuple[str, ...]] = (
             PRIMARY KEY (namespace, key)
         ) WITHOUT ROWID""",
     ),
+    (   # 2: sentiment confidence and the brand-targeted score
+        "ALTER TABLE mentions ADD COLUMN sentiment_confidence REAL",
+        "ALTER TABLE mentions ADD COLUMN sentiment_target REAL",
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -38,7 +38,7 @@ _INSERT_COLUMNS = (
     "author_platform", "author_handle", "author_name", "author_url", "author_followers",
     "author_key", "author_name_key", "source_key", "source_name_key", "published_at", "fetched_at",
     "lang", "sentiment", "sentiment_label", "brands", "engagement", "reach", "parent_url", "tags",
-    "status", "extra",
+    "status", "extra", "sentiment_confidence", "sentiment_target",
 )
 _INSERT_SQL = (f"INSERT OR IGNORE INTO mentions ({', '.join(_INSERT_COLUMNS)}) "
                f"VALUES ({', '.join('?' * len(_INSERT_COLUMNS))})")
@@ -47,7 +47,7 @@ _SELECT = ", ".join(f"m.{c}" for c in (
     "id", "source", "source_name", "native_id", "url", "title", "text", "author_platform",
     "author_handle", "author_name", "author_url", "author_followers", "published_at", "fetched_at",
     "lang", "sentiment", "sentiment_label", "brands", "engagement", "reach", "parent_url", "tags",
-    "status", "extra",
+    "status", "extra", "sentiment_confidence", "sentiment_target",
 ))
 _SENTIMENT = "COALESCE(m.sentiment_label, 'unscored')"
 _TOP_EXPR = {
@@ -88,7 +88,8 @@ def _to_row(rid: int, m: Mention) -> tuple[Any, ...]:
         _key(m.source_name), _ts(m.published_at), _ts(m.fetched_at), m.lang, m.sentiment,
         m.sentiment_label, _json(list(m.brands)),
         _json({"likes": e.likes, "replies": e.replies, "shares": e.shares, "score": e.score}),
-        m.reach, m.parent_url, _json(list(m.tags)), m.status, _json(m.extra),
+        m.reach, m.parent_url, _json(list(m.tags)), m.status, _json(m.extra), m.sentiment_confidence,
+        m.sentiment_target,
     )
 
 
@@ -99,6 +100,7 @@ def _to_mention(r: Sequence[Any]) -> Mention:
         published_at=_dt(r[12]), fetched_at=_dt(r[13]), lang=r[14], sentiment=r[15],
         sentiment_label=r[16], brands=tuple(json.loads(r[17])), engagement=Engagement(**json.loads(r[18])),
         reach=r[19], parent_url=r[20], tags=tuple(json.loads(r[21])), status=r[22], extra=json.loads(r[23]),
+        sentiment_confidence=r[24], sentiment_target=r[25],
     )
 
 
