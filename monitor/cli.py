@@ -276,7 +276,10 @@ def analyze(ctx: click.Context, texts: tuple[str, ...], lang_opt: str, as_json: 
         if not text.strip():
             continue
         lang = detector.detect(text) if detector is not None else lang_opt.lower()
-        r = scorer.analyze(text, lang, brand_terms=brand_terms)
+        try:
+            r = scorer.analyze(text, lang, brand_terms=brand_terms)
+        except MonitorError as exc:
+            fail(str(exc))
         if as_json:
             row = {"text": text, "lang": lang, "sentiment": r.score, "label": r.label, "confidence": r.confidence}
             if brand_terms:

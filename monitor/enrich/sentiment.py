@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
@@ -110,24 +111,38 @@ class TransformersBackend:
     name = "transformers"
 
     def __init__(self, model: str, *, neutral_band: float | None = None, device: str = "cpu",
-                 max_length: int = 256) -> None:
+                 max_length: int = 256, key: str = "sentiment") -> None:
         try:
             import torch
             from transformers import AutoModelForSequenceClassification, AutoTokenizer
         except ImportError as exc:
             raise ConfigError(f"the transformers backend needs the extra: pip install 'brand-monitor[transformers]' "
-                              f"({exc.name} is missing)", key="sentiment") from None
+                              f"({exc.name} is missing)", key=key) from None
         try:
-            self._tokenizer = AutoTokenizer.from_pretrained(model)
-            self._model = AutoModelForSequenceClassification.from_pretrained(model)
+            from transformers.utils import logging as hf_logging
+
+            hf_logging.disable_progress_bar()
+        except ImportError:
+            pass
+        folder = Path(model).expanduser()
+        if (folder.is_absolute() or model.startswith((".", "~"))) and not folder.is_dir():
+            raise ConfigError(f"sentiment model folder {model!r} does not exist", key=key)
+        source = str(folder) if folder.is_dir() else model
+        try:
+            self._tokenizer = AutoTokenizer.from_pretrained(source)
+            self._model = AutoModelForSequenceClassification.from_pretrained(source)
         except (OSError, ValueError) as exc:
             raise ConfigError(f"cannot load sentiment model {model!r}: {str(exc).splitlines()[0]}",
-                              key="sentiment") from None
+                              key=key) from None
         self._model.eval()
         self._model.to(device)
         self._torch = torch
         self.device = device
-        self.max_length = max_length
+        # Never more tokens than the model has positions: a longer input would crash in its embeddings.
+        limits = [v for v in (getattr(self._tokenizer, "model_max_length", None),
+                              getattr(self._model.config, "max_position_embeddings", None))
+                  if isinstance(v, int) and 0 < v < 1_000_000]
+        self.max_length = min([max_length, *limits[:1]])
         self.band = 0.2 if neutral_band is None else neutral_band
         self._roles = self._label_roles(self._model.config.id2label)
 
@@ -177,7 +192,8 @@ def build_backend(lang: str, settings: Any) -> Backend | None:
         return LexiconBackend(band)
     if backend == "transformers":
         return TransformersBackend(settings.model, neutral_band=band, device=getattr(settings, "device", "cpu"),
-                                   max_length=getattr(settings, "max_length", 256))
+                                   max_length=getattr(settings, "max_length", 256),
+                                   key=f"sentiment.{lang}.model")
     raise ConfigError(f"unknown sentiment backend {backend!r}", key=f"sentiment.{lang}.backend")
 
 
