@@ -71,7 +71,8 @@ class App:
         self.rules: list[Rule] = []
         self.rule_errors: list[str] = []
         self._wake = asyncio.Event()
-        self.pipeline = Pipeline(config.brands, self.store, languages=config.languages, on_new=self._on_new)
+        self.pipeline = Pipeline(config.brands, self.store, languages=config.languages, on_new=self._on_new,
+                                 sentiment=config.sentiment)
         self.sources = build_sources(config, self.http)
         self.scheduler = Scheduler(self.sources, self.pipeline, self.store)
         self.outbox = Outbox(self.store, {k: list(v) for k, v in config.notify.items()})

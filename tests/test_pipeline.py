@@ -109,3 +109,22 @@ async def test_ingest_stores_once_and_hands_new_ones_over(tmp_path: Path) -> Non
         assert await store.count(Filters(authors=("ANNA",))) == 1
     finally:
         await store.close()
+
+
+def test_confidence_and_brand_targeted_score_are_kept() -> None:
+    from monitor.config import SentimentSettings
+    from monitor.pipeline import brand_terms
+    from monitor.query import compile_query
+
+    assert brand_terms(compile_query(ACME.query)) == (("acme",), ("acme", "corp"))
+    assert brand_terms(compile_query("(voltaro* OR #volt) (strom NEAR/3 netz) -billig")) == (
+        ("voltaro*",), ("volt",), ("strom",), ("netz",))
+    p = Pipeline([ACME])
+    (m,) = p.prepare(SRC, [item(1, "Review", "Acme fixed my problem in minutes, brilliant. "
+                                "Their rival is awful, slow and rude. Never again with them!")], fetched_at=NOW)
+    assert m.sentiment is not None and m.sentiment_confidence is not None and 0 <= m.sentiment_confidence <= 1
+    assert m.sentiment_target is not None and m.sentiment_target > m.sentiment
+    # The per-language sentiment settings reach the pipeline: German switched off -> unscored.
+    off = Pipeline([ACME], sentiment={"en": SentimentSettings("vader"), "de": SentimentSettings("none")})
+    (de,) = off.prepare(SRC, [item(2, "Acme ist schrecklich", "Nie wieder.")], fetched_at=NOW)
+    assert de.lang == "de" and de.sentiment is None and de.sentiment_confidence is None
