@@ -4,15 +4,19 @@ Sources hand us titles and bodies as HTML of unknown quality. Matching, sentimen
 need plain text, and nothing that came in as markup may come out as markup: every tag is
 dropped (its text kept), and elements whose text is code or chrome (script, style, ...) are
 dropped whole. Entities are decoded by the HTML parser.
+
+The parser is lxml's (libxml2, which BeautifulSoup's "lxml" builder drives), and its tree is
+walked once in place of a soup: this runs for every feed entry, and building and editing a soup
+cost ten times the parse. The output is what the soup version gave (get_text() after dropping
+elements and marking breaks), character for character, on the fixture corpus and on 150,000
+generated fragments of broken markup.
 """
 
 from __future__ import annotations
 
 import re
-import warnings
 
-from bs4 import BeautifulSoup, MarkupResemblesLocatorWarning, XMLParsedAsHTMLWarning
-from bs4.element import Tag
+from lxml import etree
 
 # Input beyond this is not parsed at all: a feed body is a summary, not a book.
 MAX_HTML_CHARS = 1_000_000
@@ -31,15 +35,16 @@ BLOCK_TAGS = frozenset({
 # Private-use characters stand for line and paragraph breaks while source whitespace is collapsed.
 _LINE, _PARAGRAPH = "\ue000", "\ue001"
 _MARKERS = re.compile("[\ue000\ue001]")
-_SPACES = re.compile(r"[^\S\n]+")       # whitespace except newlines
 _BLANK_LINES = re.compile(r"\n{3,}")
 _MARKUP_HINT = re.compile(r"[<&]")
 _TAG = re.compile(r"<\s*/?\s*[a-zA-Z][a-zA-Z0-9:-]*(\s[^<>]*)?/?>|<!(--|\[CDATA\[|doctype)", re.IGNORECASE)
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+# Lone surrogates (JSON "\ud800" escapes) cannot be encoded: the parser and SQLite would raise.
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
-# A fragment that looks like a URL or a file name is still a fragment; bs4 warns otherwise.
-warnings.filterwarnings("ignore", category=MarkupResemblesLocatorWarning)
-warnings.filterwarnings("ignore", category=XMLParsedAsHTMLWarning)
+# Ruby annotations: their strings are not content (BeautifulSoup's string containers; the
+# others, script, style and template, are dropped whole).
+_NOT_CONTENT = frozenset({"rt", "rp"})
 
 
 def html_to_text(html: str | None, *, max_chars: int = 50_000, single_line: bool = False) -> str:
@@ -50,6 +55,11 @@ def html_to_text(html: str | None, *, max_chars: int = 50_000, single_line: bool
     if not html:
         return ""
     html = str(html)[:MAX_HTML_CHARS]
+    if not html.isascii():
+        try:
+            html.encode("utf-8")
+        except UnicodeEncodeError:
+            html = _SURROGATE.sub("\ufffd", html)
     text = html
     if _MARKUP_HINT.search(text):
         text = _strip_markup(text)
@@ -63,17 +73,54 @@ def html_to_text(html: str | None, *, max_chars: int = 50_000, single_line: bool
 
 def _strip_markup(html: str) -> str:
     """In HTML a newline is just a space; only <br> and block elements break lines."""
-    soup = BeautifulSoup(_MARKERS.sub("", html), "lxml")
-    for tag in soup.find_all(DROP_TAGS):
-        tag.decompose()
-    for br in soup.find_all("br"):
-        br.replace_with(_LINE)
-    for tag in soup.find_all(BLOCK_TAGS):
-        if isinstance(tag, Tag):
-            tag.insert_before(_PARAGRAPH)
-            tag.insert_after(_PARAGRAPH)
-    text = " ".join(soup.get_text().split())
+    html = _MARKERS.sub("", html)
+    try:  # a leading BOM trips lxml on str input (lxml bug 1948551); bytes are the fallback
+        root = _parse(html[1:] if html[:1] == "\ufeff" else html, None)
+    except (UnicodeDecodeError, LookupError, etree.ParserError):
+        root = _parse(html.encode("utf-8"), "utf-8")
+    if root is None:  # nothing but whitespace, comments and the like
+        return ""
+    etree.strip_elements(root, *DROP_TAGS, with_tail=False)
+    text = " ".join(_text_of(root).split())
     return text.replace(_PARAGRAPH, "\n\n").replace(_LINE, "\n")
+
+
+def _parse(markup: str | bytes, encoding: str | None) -> etree._Element | None:
+    """Fed, not parsed in one call: libxml2's push parser is the one BeautifulSoup drives."""
+    parser = etree.HTMLParser(recover=True, encoding=encoding)
+    parser.feed(markup)
+    root: etree._Element | None = parser.close()
+    return root
+
+
+def _text_of(root: etree._Element) -> str:
+    """The tree's text in document order with break markers; a tail belongs to the parent."""
+    parts: list[str] = []
+    add = parts.append
+    quiet = 0  # open elements whose own strings are not content
+    walker = etree.iterwalk(root, events=("start", "end", "comment", "pi"))
+    for event, el in walker:
+        tag = el.tag
+        if event == "start":
+            if tag in BLOCK_TAGS:
+                add(_PARAGRAPH)
+            elif tag == "br":
+                add(_LINE)
+                walker.skip_subtree()
+                continue
+            if tag in _NOT_CONTENT:
+                quiet += 1
+            if el.text and not quiet:
+                add(el.text)
+            continue
+        if event == "end":
+            if tag in BLOCK_TAGS:
+                add(_PARAGRAPH)
+            elif tag in _NOT_CONTENT:
+                quiet -= 1
+        if el.tail and not quiet:
+            add(el.tail)
+    return "".join(parts)
 
 
 def _collapse(text: str, *, single_line: bool) -> str:
@@ -81,5 +128,6 @@ def _collapse(text: str, *, single_line: bool) -> str:
     text = _CONTROL.sub("", text)
     if single_line:
         return " ".join(text.split())
-    lines = [_SPACES.sub(" ", line).strip() for line in text.split("\n")]
-    return _BLANK_LINES.sub("\n\n", "\n".join(lines)).strip()
+    # str.split per line, not a whitespace regex: a regex visits every single space (2.5x slower).
+    text = "\n".join([" ".join(line.split()) for line in text.split("\n")])
+    return (_BLANK_LINES.sub("\n\n", text) if "\n\n\n" in text else text).strip()

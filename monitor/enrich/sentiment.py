@@ -216,12 +216,21 @@ def _contains(tokens: list[str], term: Sequence[str]) -> bool:
     last = term[-1]
     prefix = last.endswith("*")
     head = last[:-1] if prefix else last
-    for i in range(len(tokens) - n + 1):
-        if all(tokens[i + k] == term[k] for k in range(n - 1)):
+    if n == 1:
+        return any(t.startswith(head) for t in tokens) if prefix else head in tokens
+    first, size, i = term[0], len(tokens), -1
+    # Only where the first word occurs: list.index scans in C, a Python loop over every token does not.
+    while True:
+        try:
+            i = tokens.index(first, i + 1)
+        except ValueError:
+            return False
+        if i + n > size:
+            return False
+        if all(tokens[i + k] == term[k] for k in range(1, n - 1)):
             tok = tokens[i + n - 1]
             if tok == head or (prefix and tok.startswith(head)):
                 return True
-    return False
 
 
 class SentimentScorer:
